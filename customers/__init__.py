@@ -1,0 +1,1 @@
+"""Customers: organizations (the tenant and seller), API keys, customers."""

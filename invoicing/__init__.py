@@ -1,0 +1,1 @@
+"""Invoicing: invoices, fees, credit notes, numbering, invoice totals and documents."""

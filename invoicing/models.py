@@ -1,0 +1,1 @@
+"""Models of this app (to come with its issue)."""

@@ -1,0 +1,1 @@
+"""Metering: usage event storage and ingestion, and the aggregation engine."""

@@ -1,0 +1,1 @@
+"""Wallets: prepaid credit wallets and their append-only transaction ledger."""

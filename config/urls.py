@@ -11,6 +11,8 @@ from config.health import health
 api_v1 = [
     path("", include("customers.api.urls")),
     path("", include("catalog.api.urls")),
+    path("", include("metering.api.urls")),
+    path("", include("billing.api.urls")),
     path(
         "openapi.json",
         SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),

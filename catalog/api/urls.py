@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from catalog.api.views import TaxViewSet
+from catalog.api.taxes import TaxViewSet
 
 urlpatterns = [
     path("taxes", TaxViewSet.as_view({"get": "list", "post": "create"}), name="tax-list"),
@@ -9,4 +9,8 @@ urlpatterns = [
         TaxViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
         name="tax-detail",
     ),
+    path("", include("catalog.api.urls_metrics")),
+    path("", include("catalog.api.urls_add_ons")),
+    path("", include("catalog.api.urls_coupons")),
+    path("", include("catalog.api.urls_plans")),
 ]

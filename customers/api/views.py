@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from catalog.selectors import taxes_by_codes
+from catalog.selectors.taxes import taxes_by_codes
 from config.api.base import OrganizationViewSet, envelope, validated
 from customers import selectors, services
 from customers.api.serializers import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
-from catalog import selectors, services
+from catalog.selectors import taxes as selectors
+from catalog.services import taxes as services
 from catalog.api.serializers import TaxInput, TaxSerializer, TaxUpdateInput
 from config.api.base import OrganizationViewSet, envelope, validated
 

@@ -1,0 +1,3 @@
+"""URL routes: applied_coupons."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URL routes: subscriptions."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URL routes: usage."""
+
+urlpatterns: list = []

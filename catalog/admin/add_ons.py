@@ -1,0 +1,1 @@
+"""Back office: add_ons."""

@@ -1,0 +1,3 @@
+"""URL routes: add_ons."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URL routes: metrics."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Catalog writes, one module per resource."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
+from catalog.api.serializers import TaxInput, TaxSerializer, TaxUpdateInput
 from catalog.selectors import taxes as selectors
 from catalog.services import taxes as services
-from catalog.api.serializers import TaxInput, TaxSerializer, TaxUpdateInput
 from config.api.base import OrganizationViewSet, envelope, validated
 
 PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("per_page", int)]

@@ -103,6 +103,8 @@ STORAGES = {
 if TESTING:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+# Base of absolute links to documents (invoice PDFs), e.g. https://billing.example.com.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "")
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
@@ -128,7 +130,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX_TRIM": True,
     "SERVERS": [{"url": "/api/v1", "description": "This Tollbooth server"}],
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        # Charges and fixed charges both have a `charge_model` with different choices (Lago's two enums).
+        "ChargeModelEnum": "catalog.models.ChargeModel",
+        "FixedChargeModelEnum": "catalog.api.plan_serializers.FIXED_CHARGE_MODELS",
+    },
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 

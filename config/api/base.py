@@ -67,6 +67,18 @@ class OrganizationViewSet(viewsets.ViewSet):
     def organization(self):
         return self.request.organization
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Identifiers with NUL cannot exist (PostgreSQL refuses them): not found, not a database error.
+        for name, value in kwargs.items():
+            if "\x00" in str(value):
+                raise errors.NotFound(
+                    "customer" if name == "external_customer_id" else self.root or "resource"
+                )
+        for key, values in request.query_params.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                raise errors.BadRequest("null characters are not allowed")
+
     def payload(self) -> dict:
         return root_payload(self.request, self.root)
 

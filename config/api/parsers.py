@@ -21,6 +21,7 @@ class LagoJSONParser(JSONParser):
             return {}
         try:
             # Numbers keep their exact decimal value: money and units are never floats.
-            return json.loads(raw.decode(encoding), parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = json.loads(raw.decode(encoding), parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"Malformed JSON: {exc}")
+        return data

@@ -14,4 +14,6 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 # Operations we serve that Lago's published spec does not have, each documented in the README.
 TOLLBOOTH_EXTENSIONS: set[tuple[str, str]] = {
     ("/organizations", "get"),  # read back what PUT /organizations set
+    ("/test_clock", "get"),  # a sandbox organization's frozen time
+    ("/test_clock/advance", "post"),  # move it forward, running everything that fell due
 }

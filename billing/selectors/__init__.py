@@ -1,0 +1,1 @@
+"""Billing reads, one module per resource; every query scoped by organization."""

@@ -1,3 +1,13 @@
-"""URL routes: usage."""
+"""URL routes: usage. (POST /events/estimate_fees is routed with the other /events paths, in metering.)"""
 
-urlpatterns: list = []
+from django.urls import path
+
+from billing.api.usage import CurrentUsageView
+
+urlpatterns = [
+    path(
+        "customers/<str:external_customer_id>/current_usage",
+        CurrentUsageView.as_view({"get": "retrieve"}),
+        name="customer-current-usage",
+    ),
+]

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("metering.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("invoicing.api.urls")),
     path(
         "openapi.json",
         SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
@@ -29,6 +30,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("documents/", include("invoicing.urls_documents")),
 ]
 
 

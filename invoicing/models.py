@@ -224,6 +224,16 @@ class Fee(models.Model):
             models.Index(fields=["organization", "created_at"]),
             models.Index(fields=["subscription", "fee_type"]),
         ]
+        constraints = [
+            # An event bills a pay-in-advance charge once (billing.instant_fees): a resent batch or a rerun
+            # task finds its instant fee already there. NULL charge filter (the default bucket) counts as a value.
+            models.UniqueConstraint(
+                fields=["subscription", "charge", "charge_filter", "event_transaction_id"],
+                condition=Q(pay_in_advance=True, event_transaction_id__isnull=False),
+                nulls_distinct=False,
+                name="instant_fee_once_per_event",
+            ),
+        ]
 
     @property
     def total_amount_cents(self) -> int:
@@ -265,6 +275,9 @@ class Credit(models.Model):
     applied_coupon = models.ForeignKey(
         "billing.AppliedCoupon", on_delete=models.PROTECT, null=True, blank=True, related_name="credits"
     )
+    credit_note = models.ForeignKey(
+        "invoicing.CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="credits"
+    )
     amount_cents = money_field()
     amount_currency = models.CharField(max_length=3)
     before_taxes = models.BooleanField(default=True)
@@ -289,3 +302,152 @@ class NumberSequence(models.Model):
             ),
             models.UniqueConstraint(fields=["customer"], name="one_customer_invoice_sequence"),
         ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Credit notes (billing-semantics §4.4, §4.5, §6.4, §7)
+# --------------------------------------------------------------------------------------------------------------
+
+
+class CreditNoteReason(models.TextChoices):
+    DUPLICATED_CHARGE = "duplicated_charge"
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory"
+    ORDER_CHANGE = "order_change"
+    ORDER_CANCELLATION = "order_cancellation"
+    FRAUDULENT_CHARGE = "fraudulent_charge"
+    OTHER = "other"
+
+
+class CreditNoteStatus(models.TextChoices):
+    """A note follows its invoice: created ``draft`` on a draft invoice, finalized with it."""
+
+    DRAFT = "draft"
+    FINALIZED = "finalized"
+
+
+class CreditStatus(models.TextChoices):
+    """State of the credited part: ``available`` while ``balance_amount_cents`` > 0."""
+
+    AVAILABLE = "available"
+    CONSUMED = "consumed"
+    VOIDED = "voided"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class CreditNote(models.Model):
+    """A document crediting (part of) an invoice's fees: its ``credit`` part becomes a balance later invoices
+    consume (§6.4), its ``refund`` part is paid back, its ``offset`` part reduces what the invoice still owes.
+
+    Numbers are ``{invoice number}-CN{sequential_id:03}``, assigned when the note is finalized (a note of a draft
+    invoice is numbered with it). ``subscription`` is set on the automatic note of a pay-in-advance subscription's
+    termination or upgrade (§4.5): one per subscription, by constraint.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("customers.Organization", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    subscription = models.ForeignKey(
+        "billing.Subscription", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    sequential_id = models.PositiveIntegerField()
+    number = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=32, choices=CreditNoteReason.choices)
+    description = models.TextField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=CreditNoteStatus.choices, default=CreditNoteStatus.DRAFT)
+    credit_status = models.CharField(max_length=16, choices=CreditStatus.choices, null=True, blank=True)
+    refund_status = models.CharField(max_length=16, choices=RefundStatus.choices, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    issuing_date = models.DateField()
+    total_amount_cents = money_field()
+    precise_total_amount_cents = precise_field()
+    credit_amount_cents = money_field()
+    balance_amount_cents = money_field()
+    refund_amount_cents = money_field()
+    offset_amount_cents = money_field()
+    coupons_adjustment_amount_cents = money_field()
+    precise_coupons_adjustment_amount_cents = precise_field()
+    taxes_amount_cents = money_field()
+    precise_taxes_amount_cents = precise_field()
+    sub_total_excluding_taxes_amount_cents = money_field()
+    taxes_rate = models.DecimalField(max_digits=12, decimal_places=5, default=0)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "sequential_id"], name="credit_note_sequential_id_unique_per_invoice"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "number"],
+                condition=~Q(number=""),
+                name="credit_note_number_unique_per_org",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=Q(subscription__isnull=False),
+                name="one_termination_credit_note_per_subscription",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_amount_cents__gte=0)
+                & Q(balance_amount_cents__lte=models.F("credit_amount_cents")),
+                name="credit_note_balance_within_credit",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status"]),
+            models.Index(fields=["customer", "status", "credit_status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or str(self.id)
+
+
+class CreditNoteItem(models.Model):
+    """The amount (excluding taxes) a note credits on one fee of its invoice. The fee link is nulled, not lost,
+    when a draft invoice's fees are recomputed; the refresh points it at the new fee."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("customers.Organization", on_delete=models.CASCADE, related_name="+")
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="items")
+    fee = models.ForeignKey(
+        Fee, on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_note_items"
+    )
+    amount_cents = money_field()
+    precise_amount_cents = precise_field()
+    amount_currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class CreditNoteAppliedTax(models.Model):
+    """A tax as it applied to a credit note (per tax code), copied from the invoice's taxes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("customers.Organization", on_delete=models.CASCADE, related_name="+")
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="applied_taxes")
+    tax = models.ForeignKey("catalog.Tax", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tax_code = models.CharField(max_length=255)
+    tax_name = models.CharField(max_length=255)
+    tax_description = models.TextField(null=True, blank=True)
+    tax_rate = models.DecimalField(max_digits=10, decimal_places=4)
+    amount_cents = money_field()
+    precise_amount_cents = precise_field()
+    amount_currency = models.CharField(max_length=3)
+    base_amount_cents = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]

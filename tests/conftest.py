@@ -7,6 +7,17 @@ import pytest
 # Imports of Django code stay inside the fixtures, so pure-module tests also run without Django.
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(request, tmp_path):
+    """Invoice PDFs rendered during tests go to a temporary folder, not .data/media."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    yield
+
+
 @pytest.fixture
 def organization(db):
     from tests.customers.factories import OrganizationFactory

@@ -1,0 +1,1 @@
+"""The /invoices and /fees endpoints."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 from celery import shared_task
 
+from billing import instant_fees
 from billing.services import subscriptions as services
 from config import clock
 from customers.models import Organization
@@ -61,3 +62,13 @@ def run_due_jobs(organization_id: str | None = None) -> dict[str, int]:
         for name, count in run(organization=organization, now=clock.now(organization)).items():
             totals[name] = totals.get(name, 0) + count
     return totals
+
+
+@shared_task(name="billing.create_instant_fees")
+def create_instant_fees(organization_id: str, items: list) -> int:
+    """Instant fees of freshly ingested events on pay-in-advance charges (billing.instant_fees), queued after the
+    ingestion commit with [[event id, subscription id], ...]. Idempotent: an event billed already is skipped."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return 0
+    return len(instant_fees.create_instant_fees(organization=organization, items=items))

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.db.models import Min, Prefetch
 
@@ -46,6 +46,7 @@ from metering.ingest import (
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 _MICROSECOND = timedelta(microseconds=1)
+_FIVE_PLACES = Decimal("0.00001")
 _NUMERIC = re.compile(NUMERIC_VALUE_PATTERN)
 
 
@@ -479,28 +480,104 @@ def estimate_instant_fees(*, organization, payload: dict) -> list[EstimatedFee]:
         history_from=history,
         full_period_days=period.charges_full_period_days,
     )
-    currency = subscription.plan.amount_currency
     taxes = TaxResolver(organization=organization, plan=subscription.plan, customer=subscription.customer)
-    fees = []
-    for charge in charges:
-        buckets = aggregation.charge_buckets(charge)
-        bucket = aggregation.matching_bucket(buckets, properties)
-        grouped_by = aggregation.group_values(bucket, properties)
-        unique_value = aggregation._as_text(raw_value) if aggregation_type == "unique_count_agg" else None
-        state = aggregation.advance_state(
+    return [
+        price_instant_event(
+            subscription=subscription,
             charge=charge,
-            buckets=buckets,
-            bucket=bucket,
-            grouped_by=grouped_by,
+            period=period,
             window=window,
-            unique_value=unique_value,
+            properties=properties,
+            value=value,
+            precise_amount=precise_amount,
+            timestamp=timestamp,
+            taxes=taxes,
+            transaction_id=event.transaction_id or None,
         )
-        if aggregation_type == "unique_count_agg":
-            delta = Decimal(unique_count_delta(state.value_active, properties.get("operation_type") or "add"))
-        else:
-            delta = value
-        step = advance_billed_units(state.total, state.max_total, delta)
-        event_amount = precise_amount or ZERO
+        for charge in charges
+    ]
+
+
+def event_value(metric: BillableMetric, properties: dict) -> Decimal | None:
+    """The value an event adds to a pay-in-advance charge's running total (§3.10): 1 for count_agg, the numeric
+    field for sum_agg; None when the field is missing or not a number (and always for unique_count_agg, whose
+    delta depends on the value's state)."""
+    if metric.aggregation_type == "count_agg":
+        return Decimal(1)
+    if metric.aggregation_type == "sum_agg":
+        return _numeric(properties.get(metric.field_name) if metric.field_name else None)
+    return None
+
+
+def _prorated_units(units: Decimal, timestamp: datetime, period: BillingPeriod) -> Decimal:
+    """§3.11 pay in advance: units added on a day are priced for the rest of the period (that day and the last
+    one included) over the full period's days, ceiled to 5 decimals."""
+    tz = period.timezone
+    days = (local_date(period.charges_to_datetime, tz) - local_date(timestamp, tz)).days + 1
+    days = min(max(days, 0), period.charges_full_period_days)
+    ratio = units * Decimal(days) / Decimal(period.charges_full_period_days)
+    return ratio.quantize(_FIVE_PLACES, rounding=ROUND_CEILING)
+
+
+def price_instant_event(
+    *,
+    subscription: Subscription,
+    charge: Charge,
+    period: BillingPeriod,
+    window: Window,
+    properties: dict,
+    value: Decimal | None,
+    precise_amount: Decimal | None,
+    timestamp: datetime,
+    taxes: TaxResolver | None,
+    transaction_id: str | None,
+    before_event: tuple[datetime, int] | None = None,
+) -> EstimatedFee:
+    """The instant fee of one event on one pay-in-advance charge (§3.10), shared by the estimate and the instant
+    billing of stored events: model(period-to-date usage including the event) − model(excluding it), in the
+    filter bucket and pricing group the event matches.
+
+    `window` holds the events before this one (`before_event`: the stored event's (timestamp, id), so that
+    same-second ties count in ingestion order); `value` is `event_value(...)` (ignored for unique_count_agg);
+    `taxes` None leaves the result untaxed. A prorated `standard` charge prices the billed units for the rest of the period (§3.11)."""
+    metric = charge.billable_metric
+    aggregation_type = metric.aggregation_type
+    currency = subscription.plan.amount_currency
+    buckets = aggregation.charge_buckets(charge)
+    bucket = aggregation.matching_bucket(buckets, properties)
+    grouped_by = aggregation.group_values(bucket, properties)
+    raw_value = properties.get(metric.field_name) if metric.field_name else None
+    unique_value = aggregation._as_text(raw_value) if aggregation_type == "unique_count_agg" else None
+    state = aggregation.advance_state(
+        charge=charge,
+        buckets=buckets,
+        bucket=bucket,
+        grouped_by=grouped_by,
+        window=window,
+        unique_value=unique_value,
+        before_event=before_event,
+    )
+    if aggregation_type == "unique_count_agg":
+        delta = Decimal(unique_count_delta(state.value_active, properties.get("operation_type") or "add"))
+    else:
+        delta = value if value is not None else ZERO
+    step = advance_billed_units(state.total, state.max_total, delta)
+    event_amount = precise_amount or ZERO
+    if charge.prorated and charge.charge_model == "standard":
+        prorated = compute_charge_amount(
+            "standard",
+            bucket.properties,
+            ChargeUsage(units=_prorated_units(step.billed_units, timestamp, period), events_count=1),
+            currency_exponent=currency_exponent(currency),
+        )
+        units = step.billed_units
+        priced = ChargeAmount(
+            prorated.amount,
+            units,
+            prorated.amount / units if units else ZERO,
+            prorated.details,
+        )
+    else:
         after = ChargeUsage(
             units=step.total,
             events_count=state.events_count + 1,
@@ -517,21 +594,18 @@ def estimate_instant_fees(*, organization, payload: dict) -> list[EstimatedFee]:
             usage_after=after,
             currency_exponent=currency_exponent(currency),
         )
-        amount_cents = fee_amount_cents(priced.amount, currency)
-        fees.append(
-            EstimatedFee(
-                charge=charge,
-                charge_filter=bucket.charge_filter,
-                grouped_by=grouped_by,
-                subscription=subscription,
-                currency=currency,
-                priced=priced,
-                amount_cents=amount_cents,
-                events_count=1,
-                total_aggregated_units=step.total,
-                period=period,
-                taxes=TaxResolver.apply(taxes.for_charge(charge), amount_cents),
-                transaction_id=event.transaction_id or None,
-            )
-        )
-    return fees
+    amount_cents = fee_amount_cents(priced.amount, currency)
+    return EstimatedFee(
+        charge=charge,
+        charge_filter=bucket.charge_filter,
+        grouped_by=grouped_by,
+        subscription=subscription,
+        currency=currency,
+        priced=priced,
+        amount_cents=amount_cents,
+        events_count=1,
+        total_aggregated_units=step.total,
+        period=period,
+        taxes=TaxResolver.apply(taxes.for_charge(charge), amount_cents) if taxes is not None else (),
+        transaction_id=transaction_id,
+    )

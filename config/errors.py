@@ -16,12 +16,16 @@ class ValidationFailed(DomainError):
     status = 422
     error = "Unprocessable Entity"
 
-    def __init__(self, error_details: Mapping[str, Sequence[str] | Mapping] | None = None, **fields: str):
+    def __init__(
+        self,
+        error_details: Mapping[str, Sequence[str] | Mapping] | None = None,
+        **fields: str | Sequence[str],
+    ):
         details: dict = {
             k: list(v) if isinstance(v, list | tuple) else v for k, v in (error_details or {}).items()
         }
-        for field, code in fields.items():
-            details.setdefault(field, []).append(code)
+        for field, codes in fields.items():
+            details.setdefault(field, []).extend([codes] if isinstance(codes, str) else codes)
         self.error_details = details
         super().__init__(f"validation_errors: {details}")
 

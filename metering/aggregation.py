@@ -786,8 +786,12 @@ def advance_state(
     grouped_by: dict | None,
     window: Window,
     unique_value: str | None = None,
+    before_event: tuple[datetime, int] | None = None,
 ) -> AdvanceState:
-    """One query: the state of `bucket` / `grouped_by` for events in `window` (until exclusive)."""
+    """One query: the state of `bucket` / `grouped_by` for events in `window` (until exclusive).
+
+    `before_event` (timestamp, id) of a stored event: only the events before it in (timestamp, id) order
+    (same-second ties in ingestion order), for the instant fee of an event that is already stored."""
     aggregation = charge.billable_metric.aggregation_type
     if aggregation not in ("count_agg", "sum_agg", "unique_count_agg"):
         raise UnsupportedAggregation(f"{aggregation!r} cannot be billed in advance")
@@ -799,6 +803,9 @@ def advance_state(
     if group is not None and bucket.group_keys:
         wanted = [grouped_by.get(k) for k in bucket.group_keys]
         where += f" AND ({group}) IS NOT DISTINCT FROM {params.add(wanted)}::text[]"
+    if before_event is not None:
+        at, event_id = params.add(before_event[0]), params.add(before_event[1])
+        where += f" AND (ts, id) < ({at}::timestamptz, {event_id}::bigint)"
     in_window = f"ts >= {params.add(window.from_datetime)}"
     field_name = plan.field_name
     if aggregation == "count_agg":

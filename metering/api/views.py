@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from billing.instant_fees import queue_instant_fees
 from config import errors
 from config.api.base import OrganizationViewSet, envelope, validated
 from metering import selectors, services
@@ -58,6 +59,7 @@ class EventViewSet(OrganizationViewSet):
     )
     def create(self, request):
         event = services.create_event(organization=self.organization, payload=self.payload())
+        queue_instant_fees(organization=self.organization, events=[event])  # pay-in-advance charges (§3.10)
         return Response({"event": event_payload(event)})
 
     @extend_schema(
@@ -70,6 +72,7 @@ class EventViewSet(OrganizationViewSet):
         if not isinstance(data, dict) or "events" not in data or data["events"] is None:
             raise errors.BadRequest("param is missing or the value is empty: events")
         events = services.create_events_batch(organization=self.organization, payloads=data["events"])
+        queue_instant_fees(organization=self.organization, events=events)  # pay-in-advance charges (§3.10)
         return Response({"events": events_payload(events)})
 
     @extend_schema(

@@ -132,3 +132,20 @@ def test_health_reports_database_and_broker(client):
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
     assert response.json()["broker"].startswith("ok")
+
+
+def test_absurdly_nested_json_is_400_not_500(api):
+    body = '{"customer": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api.post("/api/v1/customers", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert Customer.objects.count() == 0
+
+
+def test_nul_characters_never_reach_the_database(api):
+    assert api.get("/api/v1/customers/a%00b").status_code == 404
+    assert api.get("/api/v1/customers", {"search_term": "a\x00"}).status_code == 400
+    body = '{"customer": {"external_id": "x\\u0000y"}}'
+    response = api.post("/api/v1/customers", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"external_id": ["null_characters_not_allowed"]}
+    assert Customer.objects.count() == 0

@@ -31,3 +31,11 @@ def test_clock_is_aware_utc_and_honours_a_sandbox_test_clock():
         frozen_time = dt.datetime(2024, 3, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
     assert clock.now(Sandbox()) == dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+
+
+def test_validation_failed_accepts_codes_as_string_list_or_mapping():
+    from config.errors import ValidationFailed
+
+    assert ValidationFailed(code="value_already_exist").error_details == {"code": ["value_already_exist"]}
+    assert ValidationFailed(code=["a", "b"]).error_details == {"code": ["a", "b"]}
+    assert ValidationFailed({"x": ["y"]}, z="w").error_details == {"x": ["y"], "z": ["w"]}

@@ -22,6 +22,7 @@ from billing.invoice_fees import (
     InvoiceScope,
     ended_by_upgrade,
     periodic_scope,
+    plan_fixed_charges,
     starting_scope,
     subscription_timezone,
     terminating_scope,
@@ -44,6 +45,12 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _bills_at_start(subscription: Subscription) -> bool:
+    """Only pay-in-advance base fees and in-advance fixed charges are billed when a subscription starts."""
+    plan = subscription.plan
+    return plan.pay_in_advance or any(fixed.pay_in_advance for fixed in plan_fixed_charges(plan))
+
+
 def _is_past_start(subscription: Subscription) -> bool:
     """Started on a local day before it was created: Lago bills no start invoice for those (§4.2)."""
     if subscription.previous_subscription_id is not None:
@@ -60,7 +67,7 @@ def due_scopes(
     if subscription.started_at is None or subscription.started_at > now:
         return
     plan = subscription.plan
-    if not _is_past_start(subscription):
+    if last_periodic is None and _bills_at_start(subscription) and not _is_past_start(subscription):
         # The start (or trial-end) instant is only known once the scope is computed; key it by started_at
         # unless a trial moves it.
         yield "subscription_starting", None, lambda: starting_scope(subscription)

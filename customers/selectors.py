@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from config import errors
@@ -15,11 +17,44 @@ def api_key_digest(secret: str) -> str:
 
 
 def api_key_by_secret(secret: str) -> ApiKey | None:
+    """The live (not revoked) key with this secret, its organization loaded; None when unknown or revoked.
+
+    Every API request starts here, so it is one indexed query (the unique index on `digest`) written in SQL:
+    building the equivalent ORM query cost more than running it. No cache: a revoked key stops working on the
+    next request."""
+    sql = _api_key_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [api_key_digest(secret)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(ApiKey._meta.concrete_fields)
+    api_key = _from_row(ApiKey, row[:split])
+    api_key.organization = _from_row(Organization, row[split:])
+    return api_key
+
+
+@cache
+def _api_key_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = [f"k.{quote(f.column)}" for f in ApiKey._meta.concrete_fields] + [
+        f"o.{quote(f.column)}" for f in Organization._meta.concrete_fields
+    ]
     return (
-        ApiKey.objects.select_related("organization")
-        .filter(digest=api_key_digest(secret), revoked_at__isnull=True)
-        .first()
+        f"SELECT {', '.join(columns)} FROM {ApiKey._meta.db_table} k "  # noqa: S608
+        f"JOIN {Organization._meta.db_table} o ON o.id = k.organization_id "
+        "WHERE k.digest = %s AND k.revoked_at IS NULL"
     )
+
+
+def _from_row(model, values):
+    """A model instance from its concrete columns, with the fields' own conversions (e.g. JSON) applied."""
+    fields = model._meta.concrete_fields
+    values = [
+        f.from_db_value(v, None, connection) if v is not None and hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
 def customer_list(organization: Organization, *, filters: dict | None = None) -> QuerySet[Customer]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import psycopg
 from django.apps import apps
 from django.db import connection, transaction
 
@@ -435,3 +436,213 @@ def _insert(
         ]
         event.created_at = created_at
     return events
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The fast path: the request body, validated, stored and rendered by one statement
+# --------------------------------------------------------------------------------------------------------------
+#
+# The common request — string identifiers, an integer or no timestamp, an object or no properties, no amount
+# or a plain decimal one, codes without an expression — never needs Python to look at an event: the body
+# travels as one jsonb parameter, PostgreSQL checks every item, inserts the batch and renders Lago's Event
+# objects. Anything else (an invalid item, a key already stored or repeated, a metric with an expression, JSON
+# PostgreSQL reads differently from Python) makes the statement store nothing, and `ingest_events` above —
+# the reference behaviour, with Lago's exact 422s — answers instead. So the fast path only ever accepts what
+# the exact path would accept, and stores and answers the same values.
+#
+# * All or nothing without a transaction block: one statement in autocommit is atomic. A key already stored
+#   or repeated in the batch raises the unique violation (no ON CONFLICT here): nothing is stored and the
+#   exact path reports which index conflicted.
+# * Decimal numbers in properties are never parsed by Python: jsonb keeps them as numerics, exactly.
+
+# Numbers the exact path refuses or reads differently (exponents, absurdly long digit runs) and NUL characters,
+# which jsonb refuses: such bodies go to the exact path. (False positives, e.g. inside strings, only cost time.)
+_FAST_PATH_UNSAFE = re.compile(rb"[:,\[]\s*-?[0-9]+(?:\.[0-9]+)?[eE]|[0-9]{200}|\\u0000")
+FAST_PATH_MAX_BODY = 1 << 20
+# Unix seconds the exact path turns into a datetime: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """An event stored by the fast path that was attributed to a subscription (what instant fees need)."""
+
+    id: int
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: datetime
+    lago_subscription_id: object
+    lago_customer_id: object
+
+
+@dataclass(slots=True)
+class StoredBatch:
+    json: str  # Lago's Event object (single) or the array of them (batch), ready to send
+    attributed: list[StoredEvent]  # the stored events attributed to a subscription
+
+
+_FAST_SQL = """
+WITH items AS (
+    SELECT e.ord AS i, e.v
+    FROM (SELECT %(body)s::jsonb AS b) body,
+    jsonb_array_elements(CASE
+        WHEN %(many)s AND jsonb_typeof(b -> 'events') = 'array' THEN b -> 'events'
+        WHEN NOT %(many)s AND jsonb_typeof(b -> 'event') = 'object' THEN jsonb_build_array(b -> 'event')
+        ELSE '[]' END) WITH ORDINALITY AS e(v, ord)
+),
+fields AS (
+    SELECT i, jsonb_typeof(v) AS kind,
+        v -> 'transaction_id' AS t, v -> 'external_subscription_id' AS s, v -> 'code' AS c,
+        v -> 'timestamp' AS ts, v -> 'properties' AS p, v -> 'precise_total_amount_cents' AS a
+    FROM items
+),
+parsed AS (
+    SELECT i, kind, t #>> '{}' AS t, s #>> '{}' AS s, c #>> '{}' AS c,
+        jsonb_typeof(t) = 'string' AND jsonb_typeof(s) = 'string' AND jsonb_typeof(c) = 'string' AS strings,
+        CASE WHEN ts IS NULL OR ts = 'null' THEN %(now)s::timestamptz
+             WHEN jsonb_typeof(ts) = 'number' AND (ts #>> '{}') ~ '^-?[0-9]{1,12}$'
+                  AND (ts #>> '{}')::bigint BETWEEN %(min_seconds)s AND %(max_seconds)s
+             THEN to_timestamp((ts #>> '{}')::bigint) END AS ts,
+        CASE WHEN jsonb_typeof(p) = 'object' THEN p WHEN p IS NULL OR p = 'null' THEN '{}' END AS p,
+        a IS NULL OR a = 'null' AS no_amount,
+        CASE WHEN jsonb_typeof(a) IN ('string', 'number') AND (a #>> '{}') ~ '^-?[0-9]{1,25}(\\.[0-9]{1,15})?$'
+             THEN (a #>> '{}')::numeric END AS a
+    FROM fields
+),
+accepted AS (
+    SELECT i, t, s, c, ts, p, a FROM parsed
+    WHERE kind = 'object' AND strings
+      AND char_length(t) <= 255 AND char_length(s) <= 255 AND char_length(c) <= 255
+      -- not blank for anyone's definition of blank: at least one printable ASCII character
+      AND t ~ '[!-~]' AND s ~ '[!-~]' AND c ~ '[!-~]'
+      AND ts IS NOT NULL AND p IS NOT NULL AND (no_amount OR a IS NOT NULL)
+),
+go AS (
+    SELECT (SELECT count(*) FROM accepted) = (SELECT count(*) FROM items)
+       AND (SELECT count(*) FROM items) BETWEEN 1 AND %(max_batch)s
+       AND NOT EXISTS (
+           SELECT 1 FROM {metrics} m
+           WHERE m.organization_id = %(organization)s AND m.deleted_at IS NULL
+             AND m.code IN (SELECT c FROM accepted) AND m.expression <> '' AND m.field_name <> ''
+       ) AS ok
+),
+inserted AS (
+    INSERT INTO {events}
+        (organization_id, transaction_id, external_subscription_id, code, "timestamp", properties,
+         precise_total_amount_cents, created_at)
+    SELECT %(organization)s, t, s, c, ts, p, a, %(created_at)s FROM accepted
+    WHERE (SELECT ok FROM go)
+    ORDER BY i
+    RETURNING id, transaction_id, external_subscription_id, code, "timestamp", properties,
+        precise_total_amount_cents
+),
+-- the subscription each event is attributed to (§1): same rule as the exact path
+subscriptions AS MATERIALIZED (
+    SELECT id, customer_id, external_id, started_at, terminated_at FROM {subscriptions}
+    WHERE organization_id = %(organization)s AND started_at IS NOT NULL
+      AND external_id IN (SELECT external_subscription_id FROM inserted)
+),
+attributed AS (
+    SELECT e.*, s.id AS subscription_id, s.customer_id
+    FROM inserted e
+    LEFT JOIN LATERAL (
+        SELECT s.id, s.customer_id FROM subscriptions s
+        WHERE s.external_id = e.external_subscription_id AND s.started_at <= e."timestamp"
+          AND (s.terminated_at IS NULL OR e."timestamp" <= s.terminated_at)
+        ORDER BY s.started_at DESC LIMIT 1
+    ) s ON TRUE
+)
+SELECT
+    json_agg(json_build_object(
+        'lago_id', id::text,
+        'transaction_id', transaction_id,
+        'lago_customer_id', customer_id,
+        'lago_subscription_id', subscription_id,
+        'external_subscription_id', external_subscription_id,
+        'code', code,
+        'timestamp', to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'precise_total_amount_cents', trim_scale(precise_total_amount_cents)::text,
+        'properties', properties,
+        'created_at', %(created_text)s::text
+    ) ORDER BY id)::text,
+    count(*),
+    array_agg(ARRAY[id::text, transaction_id, external_subscription_id, code, subscription_id::text,
+                    customer_id::text] ORDER BY id) FILTER (WHERE subscription_id IS NOT NULL),
+    array_agg("timestamp" ORDER BY id) FILTER (WHERE subscription_id IS NOT NULL)
+FROM attributed
+"""
+
+
+def fast_path_possible(body: bytes) -> bool:
+    """Whether a request body may take the fast path (a cheap look at the raw bytes)."""
+    return 0 < len(body) <= FAST_PATH_MAX_BODY and _FAST_PATH_UNSAFE.search(body) is None
+
+
+def ingest_json(*, organization, body: bytes, many: bool) -> StoredBatch | None:
+    """Store the events of a raw `{"events": [...]}` (many) or `{"event": {...}}` body in one statement.
+
+    Returns the stored batch, or None when the body needs the exact path (`ingest_events`) — in which case
+    nothing was stored."""
+    if not fast_path_possible(body):
+        return None
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None
+    created_at = clock.utc_now()
+    params = {
+        "body": text,
+        "many": many,
+        "organization": organization.pk,
+        "now": clock.now(organization),
+        "created_at": created_at,
+        "created_text": created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "min_seconds": _MIN_SECONDS,
+        "max_seconds": _MAX_SECONDS,
+        "max_batch": MAX_BATCH_SIZE if many else 1,
+    }
+    try:
+        if connection.in_atomic_block:
+            # Inside a transaction (tests, a caller's atomic block): a savepoint keeps a refusal contained.
+            with transaction.atomic():
+                row = _execute_fast(params)
+        else:
+            row = _execute_fast(params)
+    except psycopg.Error:
+        # A key already stored or repeated (unique violation), JSON that jsonb refuses, a number it cannot
+        # hold…: nothing was stored; the exact path decides and answers.
+        return None
+    rendered, count, attributed, timestamps = row
+    if not count:
+        return None
+    events = [
+        StoredEvent(int(pk), tx, sub, code, ts, uuid.UUID(subscription_id), uuid.UUID(customer_id))
+        for (pk, tx, sub, code, subscription_id, customer_id), ts in zip(
+            attributed or (), timestamps or (), strict=True
+        )
+    ]
+    return StoredBatch(rendered if many else rendered[1:-1], events)
+
+
+def _execute_fast(params: dict):
+    connection.ensure_connection()
+    # psycopg's own cursor: server-side parameters (the body is not escaped into the SQL text) and a prepared
+    # statement (planned once per connection). Django's cursor would do neither.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_fast_sql(), params, prepare=True)
+        return cursor.fetchone()
+
+
+_FAST_SQL_TEXT: str | None = None
+
+
+def _fast_sql() -> str:
+    global _FAST_SQL_TEXT
+    if _FAST_SQL_TEXT is None:
+        _FAST_SQL_TEXT = (
+            _FAST_SQL.replace("{metrics}", BillableMetric._meta.db_table)
+            .replace("{events}", Event._meta.db_table)
+            .replace("{subscriptions}", apps.get_model("billing", "Subscription")._meta.db_table)
+        )
+    return _FAST_SQL_TEXT

@@ -7,17 +7,24 @@ V1::FeeSerializer); the serializer classes declare the same fields for the OpenA
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.api.subscription_serializers import LagoDateTimeField, SubscriptionSerializer
 from config import clock
+from config.api.fields import CurrencyField
 from config.money import round_cents, subunit_to_unit
 from customers.api.serializers import CustomerSerializer
 from invoicing import documents
 from invoicing.models import Credit, Fee, FeePaymentStatus, FeeType, Invoice, InvoiceStatus, PaymentStatus
 from invoicing.numbering import draft_number
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_MAX_UNITS = Decimal(10) ** 13  # with 15 decimals: the 28 digits of Decimal's default context
 
 # --- formatting --------------------------------------------------------------------------------------------------
 
@@ -578,6 +585,85 @@ class InvoiceFilterParams(serializers.Serializer):
     self_billed = serializers.CharField(required=False, allow_blank=True)
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class UnitsField(serializers.Field):
+    """Units of a one-off fee: a JSON number or a numeric string (Lago types it ``string``), > 0 and < 10^13;
+    more than 15 decimals are rounded half-up (the column's scale)."""
+
+    default_error_messages = {
+        "invalid": "A number is required.",
+        "min_value": "Units must be greater than 0.",
+        "max_value": "Units are too large.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | Decimal | str):
+            self.fail("invalid")
+        text = str(data).strip()
+        if isinstance(data, str) and not _NUMBER.match(text):
+            self.fail("invalid")
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("invalid")
+        if value >= _MAX_UNITS:
+            self.fail("max_value")
+        value = value.quantize(Decimal("1e-15"), rounding=ROUND_HALF_UP)
+        if value <= 0:
+            self.fail("min_value")
+        return value
+
+    def to_representation(self, value):
+        return units_text(value)
+
+
+class OneOffFeeInput(serializers.Serializer):
+    add_on_code = serializers.CharField(max_length=255)
+    invoice_display_name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    unit_amount_cents = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**63 - 1
+    )
+    units = UnitsField(required=False, allow_null=True)
+    description = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=65_535, trim_whitespace=False
+    )
+    from_datetime = LagoDateTimeField(required=False, allow_null=True)
+    to_datetime = LagoDateTimeField(required=False, allow_null=True)
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, allow_null=True
+    )
+    skip_psp = serializers.BooleanField(required=False, allow_null=True)
+
+
+class InvoiceOneOffCreateInput(serializers.Serializer):
+    """Lago's InvoiceOneOffCreateInput. ``external_customer_id`` and ``fees`` are checked by the service (an
+    unknown or missing customer is 404 ``customer_not_found``, no fees 404 ``fees_not_found``, as Lago);
+    ``billing_entity_code``, ``invoice_custom_section`` and ``payment_method`` are accepted and unused (one
+    billing entity, no custom sections, no payment providers)."""
+
+    external_customer_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    billing_entity_code = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    currency = CurrencyField(required=False, allow_null=True)
+    fees = OneOffFeeInput(many=True, required=False, allow_null=True)
+    invoice_custom_section = serializers.DictField(required=False, allow_null=True)
+    payment_method = serializers.DictField(required=False, allow_null=True)
+
+
+class FeeUpdateInput(serializers.Serializer):
+    """Lago's FeeUpdateInput: ``payment_status`` (an unknown value is 422 ``value_is_invalid``; without it nothing
+    changes, as Lago)."""
+
+    payment_status = LagoChoiceField(choices=FeePaymentStatus.choices, required=False)
+
+
 class FeeFilterParams(serializers.Serializer):
     external_customer_id = serializers.CharField(required=False, allow_blank=True)
     external_subscription_id = serializers.CharField(required=False, allow_blank=True)
@@ -598,11 +684,14 @@ class FeeFilterParams(serializers.Serializer):
 
 __all__ = [
     "FeeFilterParams",
+    "FeeUpdateInput",
     "InvoiceFeeSerializer",
     "InvoiceFilterParams",
+    "InvoiceOneOffCreateInput",
     "InvoiceSerializer",
     "InvoiceUpdateInput",
     "InvoiceVoidInput",
+    "OneOffFeeInput",
     "credit_payload",
     "fee_payload",
     "invoice_payload",

@@ -1,5 +1,5 @@
-"""URL routes: invoices and fees. (`POST /invoices` one-off invoices and `/invoices/{id}/download` come with
-issue 6.)"""
+"""URL routes: invoices (one-off creation, list, show, update, finalize, download, void, refresh), fees (list,
+show, update, delete) and credit notes."""
 
 from django.urls import path
 
@@ -8,7 +8,7 @@ from invoicing.api.documents import InvoiceDocumentViewSet
 from invoicing.api.views import FeeViewSet, InvoiceViewSet
 
 urlpatterns = [
-    path("invoices", InvoiceViewSet.as_view({"get": "list"}), name="invoice-list"),
+    path("invoices", InvoiceViewSet.as_view({"get": "list", "post": "create"}), name="invoice-list"),
     path(
         "invoices/<str:lago_id>",
         InvoiceViewSet.as_view({"get": "retrieve", "put": "update"}),
@@ -29,7 +29,11 @@ urlpatterns = [
         "invoices/<str:lago_id>/refresh", InvoiceViewSet.as_view({"put": "refresh"}), name="invoice-refresh"
     ),
     path("fees", FeeViewSet.as_view({"get": "list"}), name="fee-list"),
-    path("fees/<str:lago_id>", FeeViewSet.as_view({"get": "retrieve"}), name="fee-detail"),
+    path(
+        "fees/<str:lago_id>",
+        FeeViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+        name="fee-detail",
+    ),
 ]
 
 urlpatterns += [

@@ -1,6 +1,8 @@
 """Invoice and fee endpoints: parse, call a service, serialize.
 
 Finalizing, voiding and refreshing go through billing.services.invoices (coupons apply and are given back).
+One-off invoices (``POST /invoices``) go through invoicing.services.one_off: they take no coupons, credit notes
+or wallets (§6.1). Fee updates and deletions go through invoicing.services.fees.
 """
 
 from __future__ import annotations
@@ -10,19 +12,25 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from billing.services import invoices as billing_invoices
+from config import errors
 from config.api.base import OrganizationViewSet, envelope, validated
+from customers import selectors as customer_selectors
 from customers.api.views import list_filters
 from invoicing import selectors, services
 from invoicing.api.serializers import (
     FeeFilterParams,
+    FeeUpdateInput,
     InvoiceFeeSerializer,
     InvoiceFilterParams,
+    InvoiceOneOffCreateInput,
     InvoiceSerializer,
     InvoiceUpdateInput,
     InvoiceVoidInput,
     invoice_payload,
 )
 from invoicing.models import FeePaymentStatus, FeeType, InvoiceStatus, InvoiceType, PaymentStatus
+from invoicing.services import fees as fee_services
+from invoicing.services.one_off import OneOffFee, create_one_off_invoice
 
 PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("per_page", int)]
 
@@ -82,6 +90,35 @@ class InvoiceViewSet(OrganizationViewSet):
         if not filters.get("external_customer_id") and filters.get("customer_external_id"):
             filters["external_customer_id"] = filters["customer_external_id"]
         return self.render_page(selectors.invoice_list(self.organization, filters=filters))
+
+    @extend_schema(
+        operation_id="createInvoice",
+        request=envelope("invoice", InvoiceOneOffCreateInput),
+        responses=INVOICE_ENVELOPE,
+    )
+    def create(self, request):
+        data = validated(InvoiceOneOffCreateInput, self.payload())
+        external_id = data.get("external_customer_id")
+        if not external_id:
+            raise errors.NotFound("customer")
+        customer = customer_selectors.customer_by_external_id(self.organization, external_id)
+        fees = [
+            OneOffFee(
+                add_on_code=fee["add_on_code"],
+                units=fee.get("units"),
+                unit_amount_cents=fee.get("unit_amount_cents"),
+                description=fee.get("description"),
+                invoice_display_name=fee.get("invoice_display_name") or None,
+                tax_codes=fee.get("tax_codes"),
+                from_datetime=fee.get("from_datetime"),
+                to_datetime=fee.get("to_datetime"),
+            )
+            for fee in data.get("fees") or []
+        ]
+        result = create_one_off_invoice(
+            organization=self.organization, customer=customer, currency=data.get("currency"), fees=fees
+        )
+        return self.render_invoice(result.invoice)
 
     @extend_schema(operation_id="findInvoice", parameters=[LAGO_ID], responses=INVOICE_ENVELOPE)
     def retrieve(self, request, lago_id: str):
@@ -149,3 +186,25 @@ class FeeViewSet(OrganizationViewSet):
     )
     def retrieve(self, request, lago_id: str):
         return self.render_one(selectors.fee_by_id(self.organization, lago_id))
+
+    @extend_schema(
+        operation_id="updateFee",
+        parameters=[LAGO_ID],
+        request=envelope("fee", FeeUpdateInput),
+        responses=envelope("fee", InvoiceFeeSerializer),
+    )
+    def update(self, request, lago_id: str):
+        fee = selectors.fee_by_id(self.organization, lago_id)
+        data = validated(FeeUpdateInput, self.payload())
+        kwargs = {"payment_status": data["payment_status"]} if "payment_status" in data else {}
+        fee = fee_services.update_fee(fee=fee, **kwargs)
+        return self.render_one(selectors.fee_by_id(self.organization, fee.pk))
+
+    @extend_schema(
+        operation_id="deleteFee", parameters=[LAGO_ID], responses=envelope("fee", InvoiceFeeSerializer)
+    )
+    def destroy(self, request, lago_id: str):
+        fee = selectors.fee_by_id(self.organization, lago_id)
+        deleted = fee_services.delete_fee(fee=fee)
+        fee.deleted_at = deleted.deleted_at
+        return self.render_one(fee)

@@ -32,8 +32,8 @@ from invoicing.models import Fee, FeeType, Invoice, InvoiceStatus
 
 __all__ = ["adjust_fee", "reprice_adjusted_fee"]
 
-#: Storage limits of Fee.units (decimal(40, 15)) and of a bigint column.
-_MAX_UNITS = Decimal(10) ** 25
+#: Units below 10^13 keep their 15 decimals within Decimal's 28-digit context; amounts fit a bigint.
+_MAX_UNITS = Decimal(10) ** 13
 _MAX_CENTS = 2**63 - 1
 _FIFTEEN_PLACES = Decimal("0.000000000000001")
 _FIVE_PLACES = Decimal("0.00001")
@@ -98,9 +98,13 @@ def reprice_adjusted_fee(fee: Fee) -> None:
     units = Decimal(units)
     if fee.fee_type == FeeType.CHARGE and fee.charge_id:
         charge = Charge.objects.get(pk=fee.charge_id)
-        if charge.charge_model in _UNITS_NOT_ADJUSTABLE or (charge.prorated and charge.charge_model == "graduated"):
+        if charge.charge_model in _UNITS_NOT_ADJUSTABLE or (
+            charge.prorated and charge.charge_model == "graduated"
+        ):
             raise errors.ValidationFailed({"charge": ["invalid_charge_model"]})
-        charge_filter = ChargeFilter.objects.filter(pk=fee.charge_filter_id).first() if fee.charge_filter_id else None
+        charge_filter = (
+            ChargeFilter.objects.filter(pk=fee.charge_filter_id).first() if fee.charge_filter_id else None
+        )
         priced = compute_charge_amount(
             charge.charge_model,
             _charge_properties(charge, charge_filter),
@@ -133,7 +137,8 @@ def adjust_fee(*, fee: Fee, units=None, unit_amount_cents=None) -> Fee:
 
     The invoice row is locked first (as finalization does), so an adjustment never races a finalization.
     Returns the stored fee."""
-    from invoicing.services.invoices import refresh_draft_totals  # invoices imports us (refresh keeps adjustments)
+    # invoices imports this module (a refresh keeps adjustments): import it when called
+    from invoicing.services.invoices import refresh_draft_totals
 
     if fee.invoice_id is None:
         raise errors.NotAllowed("invoice_not_draft")
@@ -148,7 +153,7 @@ def adjust_fee(*, fee: Fee, units=None, unit_amount_cents=None) -> Fee:
     if locked.true_up_parent_fee_id is not None:
         raise errors.NotAllowed("true_up_fee_not_adjustable")
     details: dict[str, list[str]] = {}
-    for name, parse, value in (("units", _units, units), ("unit_amount_cents", _unit_amount_cents, unit_amount_cents)):
+    for parse, value in ((_units, units), (_unit_amount_cents, unit_amount_cents)):
         if value is None:
             continue
         try:

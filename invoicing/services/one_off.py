@@ -27,6 +27,8 @@ from invoicing.services.invoices import InvoiceResult, create_invoice
 __all__ = ["OneOffFee", "create_one_off_invoice"]
 
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_MAX_CENTS = 2**63 - 1
+_MAX_UNITS = Decimal(10) ** 13  # units keep 15 decimals within Decimal's 28 digits
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,17 @@ def _properties(fee: OneOffFee) -> dict:
 def _draft(fee: OneOffFee, add_on: AddOn, *, organization, customer, currency: str) -> FeeDraft:
     units = Decimal(1) if fee.units is None else Decimal(fee.units)
     unit_amount_cents = add_on.amount_cents if fee.unit_amount_cents is None else int(fee.unit_amount_cents)
-    if units <= 0:
+    if not units.is_finite() or units <= 0 or units >= _MAX_UNITS:
         raise errors.ValidationFailed({"units": ["value_is_out_of_range"]})
-    if unit_amount_cents < 0:
+    if unit_amount_cents < 0 or unit_amount_cents > _MAX_CENTS:
         raise errors.ValidationFailed({"unit_amount_cents": ["value_is_out_of_range"]})
     if fee.tax_codes is not None:
         taxes = taxes_by_codes(organization, fee.tax_codes) if fee.tax_codes else []
     else:
         taxes = applicable_taxes_for_fee(fee_type=FeeType.ADD_ON, customer=customer, add_on=add_on)
     precise = units * Decimal(unit_amount_cents)
+    if precise > _MAX_CENTS:
+        raise errors.ValidationFailed({"amount_cents": ["value_is_out_of_range"]})
     return FeeDraft(
         fee_type=FeeType.ADD_ON,
         amount_cents=round_cents(precise),
@@ -121,7 +125,8 @@ def create_one_off_invoice(
     Refusals (checked in Lago's order, nothing written): no fees → 404 ``fees_not_found``; an unknown add-on
     code → 404 ``add_on_not_found``; no currency given nor known → 422 ``currency: value_is_mandatory``; another
     currency than the customer's → 422 ``currency: currencies_does_not_match``; an unknown tax code → 404
-    ``tax_not_found``; units ≤ 0 or a negative unit amount → 422 ``value_is_out_of_range``.
+    ``tax_not_found``; units ≤ 0 or a negative unit amount → 422 ``value_is_out_of_range``; amounts beyond a
+    bigint → 422 ``amount_cents: value_is_out_of_range``.
 
     Amount per fee: ``units × unit_amount_cents`` rounded half-up (precise amount kept). Issuing date: today in
     the customer's timezone. Zero-amount fees are kept (an explicit line)."""
@@ -136,6 +141,16 @@ def create_one_off_invoice(
         _draft(fee, add_ons[fee.add_on_code], organization=organization, customer=customer, currency=currency)
         for fee in fees
     ]
+    # Every total of the invoice (fees + taxes) must fit its bigint column.
+    with_taxes = sum(
+        (
+            Decimal(d.amount_cents) * (1 + sum((Decimal(t.rate) for t in d.taxes), Decimal(0)) / 100)
+            for d in drafts
+        ),
+        Decimal(0),
+    )
+    if with_taxes > _MAX_CENTS:
+        raise errors.ValidationFailed({"amount_cents": ["value_is_out_of_range"]})
     today = clock.now(organization).astimezone(ZoneInfo(customer.applicable_timezone)).date()
     return create_invoice(
         organization=organization,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.instant_fees import queue_instant_fees
 from config import errors
+from config.api.auth import api_key_for
 from config.api.base import OrganizationViewSet, envelope, validated
-from metering import selectors, services
+from metering import ingest, selectors, services
 from metering.api.serializers import (
     EventBatchInputSerializer,
     EventInputSerializer,
@@ -52,6 +54,17 @@ class EventViewSet(OrganizationViewSet):
     root, root_plural = "event", "events"
     output_serializer = EventWithStatusSerializer
 
+    def dispatch(self, request, *args, **kwargs):
+        """Ingestion first tries the fast path (docs/events-storage.md, "Ingestion path"): a live key, and a body
+        that one SQL statement validates, stores and renders. Whatever it declines (it then stored nothing)
+        goes through DRF to `create`/`batch` below, which answer exactly, errors included."""
+        action = self.action_map.get(request.method.lower())
+        if action in ("create", "batch"):
+            response = fast_ingest(request, many=action == "batch")
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="createEvent",
         request=envelope("event", EventInputSerializer),
@@ -89,3 +102,25 @@ class EventViewSet(OrganizationViewSet):
     @extend_schema(operation_id="findEvent", responses=envelope("event", EventWithStatusSerializer))
     def retrieve(self, request, transaction_id: str):
         return self.render_one(selectors.event_by_transaction_id(self.organization, transaction_id))
+
+
+def fast_ingest(request, *, many: bool) -> HttpResponse | None:
+    """POST /events or /events/batch without DRF: None when the request needs the full path."""
+    if request.META.get("QUERY_STRING"):
+        return None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= ingest.FAST_PATH_MAX_BODY:
+        return None
+    api_key = api_key_for(request.META.get("HTTP_AUTHORIZATION", ""))
+    if api_key is None:
+        return None
+    organization = api_key.organization
+    stored = ingest.ingest_json(organization=organization, body=request.body, many=many)
+    if stored is None:
+        return None
+    queue_instant_fees(organization=organization, events=stored.attributed)  # pay-in-advance charges (§3.10)
+    root = "events" if many else "event"
+    return HttpResponse(f'{{"{root}":{stored.json}}}', content_type="application/json")

@@ -129,3 +129,72 @@ def one_off_invoice(customer, amounts=(1000,), *, taxes=(), issuing_date=dt.date
         issuing_date=issuing_date,
         finalize=finalize,
     ).invoice
+
+
+def draft_subscription_invoice(*, frozen_time: dt.datetime | None = None):
+    """A draft made by the billing engine, as finance staff find it during a grace period.
+
+    A sandbox organization whose clock stands at ``frozen_time`` (default 2024-02-02 12:00 UTC); customer `acme`
+    (3 days of grace, taxed 20 %); plan `pro` (100.00 a month, in arrears) with a graduated charge on `api_calls`
+    (sum): units 0–10 at 1.00, 11+ at 0.50. 20 units in January, 4 in February (current usage 4.00 + 0.80 tax).
+    Billed on Feb 1: the draft has the base fee 10 000 and the charge fee 1 500 (10 × 1.00 + 10 × 0.50); taxes
+    2 300; total 13 800. Returns a namespace: organization, secret, customer, subscription, charge, invoice."""
+    from types import SimpleNamespace
+
+    from billing.runs import run_billing
+    from metering.models import Event
+    from tests.billing.factories import SubscriptionFactory, sandbox_organization
+    from tests.catalog.factories import BillableMetricFactory, ChargeFactory, PlanFactory
+    from tests.customers.factories import TaxFactory
+
+    frozen_time = frozen_time or dt.datetime(2024, 2, 2, 12, tzinfo=UTC)
+    organization, secret = sandbox_organization(frozen_time)
+    customer = CustomerFactory(
+        organization=organization,
+        external_id="acme",
+        name="Acme Corp",
+        email="billing@acme.test",
+        currency="EUR",
+        invoice_grace_period=3,
+    )
+    customer.taxes.set([TaxFactory(organization=organization, code="vat_20", name="VAT", rate="20")])
+    plan = PlanFactory(organization=organization, code="pro", name="Pro", amount_cents=10_000)
+    metric = BillableMetricFactory(
+        organization=organization, code="api_calls", name="API calls", aggregation_type="sum_agg"
+    )
+    charge = ChargeFactory(
+        plan=plan,
+        billable_metric=metric,
+        charge_model="graduated",
+        properties={
+            "graduated_ranges": [
+                {"from_value": 0, "to_value": 10, "per_unit_amount": "1", "flat_amount": "0"},
+                {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "0"},
+            ]
+        },
+    )
+    subscription = SubscriptionFactory(plan=plan, customer=customer, external_id="acme_pro")
+    # created_at is auto_now_add: the subscription was created when it started (a run bills no earlier period).
+    type(subscription).objects.filter(pk=subscription.pk).update(created_at=subscription.started_at)
+    events = [(dt.datetime(2024, 1, 10, tzinfo=UTC), "20"), (dt.datetime(2024, 2, 1, 8, tzinfo=UTC), "4")]
+    Event.objects.bulk_create(
+        Event(
+            organization=organization,
+            transaction_id=f"tx_{index}",
+            external_subscription_id=subscription.external_id,
+            code="api_calls",
+            timestamp=at,
+            properties={"value": value},
+            created_at=at,
+        )
+        for index, (at, value) in enumerate(events)
+    )
+    (invoice,) = run_billing(organization=organization).invoices
+    return SimpleNamespace(
+        organization=organization,
+        secret=secret,
+        customer=customer,
+        subscription=subscription,
+        charge=charge,
+        invoice=invoice,
+    )

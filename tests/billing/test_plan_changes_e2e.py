@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 import requests
 from lago_python_client.client import Client
-from lago_python_client.models import Customer, Plan, Subscription, Tax
+from lago_python_client.models import BillableMetric, Charge, Customer, Plan, Subscription, Tax
+from lago_python_client.models.charge import Charges
 
 from customers.services import create_organization
 from invoicing.models import CreditNote, Invoice
@@ -124,3 +125,61 @@ def test_ex_4_6_termination_of_a_pay_in_advance_plan_credits_the_unused_days(san
         714,
         4285,
     )
+
+
+def test_weekly_quarterly_and_yearly_plans_over_a_month(sandbox):
+    organization, lago, http, base = sandbox(utc(2024, 1, 10, 9))
+    lago.billable_metrics.create(BillableMetric(name="API calls", code="api", aggregation_type="count_agg"))
+    metric_id = lago.billable_metrics.find("api").lago_id
+    plan(lago, "weekly", 700, interval="weekly", pay_in_advance=False)
+    plan(lago, "quarterly", 9100, interval="quarterly", pay_in_advance=True)
+    lago.plans.create(
+        Plan(
+            name="yearly",
+            code="yearly",
+            interval="yearly",
+            amount_cents=36600,
+            amount_currency="EUR",
+            pay_in_advance=False,
+            bill_charges_monthly=True,
+            charges=Charges(
+                __root__=[
+                    Charge(billable_metric_id=metric_id, charge_model="standard", properties={"amount": "1"})
+                ]
+            ),
+        )
+    )
+    for code, billing_time in (("weekly", "calendar"), ("quarterly", "anniversary"), ("yearly", "calendar")):
+        lago.customers.create(Customer(external_id=f"c-{code}", currency="EUR"))
+        lago.subscriptions.create(
+            Subscription(
+                external_customer_id=f"c-{code}",
+                plan_code=code,
+                external_id=f"s-{code}",
+                billing_time=billing_time,
+            )
+        )
+    for i in range(5):
+        http.post(
+            f"{base}/events",
+            json={
+                "event": {"transaction_id": f"t{i}", "external_subscription_id": "s-yearly", "code": "api"}
+            },
+        ).raise_for_status()
+
+    advance(http, base, "2024-02-01T06:00:00Z")
+
+    def billed(external_customer_id):
+        return [
+            (i.issuing_date.isoformat(), i.fees_amount_cents)
+            for i in Invoice.objects.filter(customer__external_id=external_customer_id).order_by(
+                "issuing_date"
+            )
+        ]
+
+    # Weekly in arrears from Wednesday Jan 10: 5 of 7 days, then two full weeks.
+    assert billed("c-weekly") == [("2024-01-15", 500), ("2024-01-22", 700), ("2024-01-29", 700)]
+    # Quarterly anniversary in advance: the whole first quarter at once.
+    assert billed("c-quarterly") == [("2024-01-10", 9100)]
+    # Yearly in arrears billing charges monthly: January's usage only, no base fee yet.
+    assert billed("c-yearly") == [("2024-02-01", 500)]

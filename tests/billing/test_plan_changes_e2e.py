@@ -128,7 +128,7 @@ def test_ex_4_6_termination_of_a_pay_in_advance_plan_credits_the_unused_days(san
 
 
 def test_weekly_quarterly_and_yearly_plans_over_a_month(sandbox):
-    organization, lago, http, base = sandbox(utc(2024, 1, 10, 9))
+    _, lago, http, base = sandbox(utc(2024, 1, 10, 9))
     lago.billable_metrics.create(BillableMetric(name="API calls", code="api", aggregation_type="count_agg"))
     metric_id = lago.billable_metrics.find("api").lago_id
     plan(lago, "weekly", 700, interval="weekly", pay_in_advance=False)

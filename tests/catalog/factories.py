@@ -1,8 +1,6 @@
 """Catalog factories. Sub-factories keep one organization consistent: pass `organization=` (or the parent
 object) and everything below follows it."""
 
-import datetime as dt
-
 import factory
 
 from tests.customers.factories import OrganizationFactory
@@ -91,23 +89,6 @@ class FixedChargeFactory(factory.django.DjangoModelFactory):
     units = 1
 
 
-class SubscriptionFactory(factory.django.DjangoModelFactory):
-    """A subscription on a plan (for tests of what plans do to their subscriptions)."""
-
-    class Meta:
-        model = "billing.Subscription"
-
-    plan = factory.SubFactory(PlanFactory)
-    organization = factory.SelfAttribute("plan.organization")
-    customer = factory.SubFactory(
-        "tests.customers.factories.CustomerFactory", organization=factory.SelfAttribute("..organization")
-    )
-    external_id = factory.Sequence(lambda n: f"sub_{n}")
-    status = "active"
-    subscription_at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    started_at = factory.SelfAttribute("subscription_at")
-
-
 # --- coupons and applied coupons (metrics/add-ons/coupons helper) -----------------------------------------
 
 
@@ -143,3 +124,7 @@ class AppliedCouponFactory(factory.django.DjangoModelFactory):
     frequency = factory.SelfAttribute("coupon.frequency")
     frequency_duration = factory.SelfAttribute("coupon.frequency_duration")
     frequency_duration_remaining = factory.SelfAttribute("coupon.frequency_duration")
+
+
+# One subscription factory for every test module (it needs PlanFactory above, hence imported last).
+from tests.billing.factories import SubscriptionFactory  # noqa: E402, F401

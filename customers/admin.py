@@ -130,6 +130,7 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="subscriptions")
     def subscriptions_overview(self, customer: Customer) -> str:
         from billing.models import Subscription
+        from invoicing.admin import utc_text
 
         rows = list(
             Subscription.objects.filter(customer=customer).select_related("plan").order_by("-created_at")
@@ -146,8 +147,8 @@ class CustomerAdmin(admin.ModelAdmin):
                     row.plan.code,
                     row.status,
                     row.billing_time,
-                    row.started_at or "-",
-                    row.terminated_at or "-",
+                    utc_text(row.started_at),
+                    utc_text(row.terminated_at),
                 )
                 for row in rows
             ),
@@ -200,7 +201,7 @@ class CustomerAdmin(admin.ModelAdmin):
         from billing.models import Subscription, SubscriptionStatus
         from billing.usage import compute_current_usage
         from config import errors
-        from invoicing.admin import money, units
+        from invoicing.admin import money, units, utc_text
 
         active = list(
             Subscription.objects.filter(customer=customer, status=SubscriptionStatus.ACTIVE)
@@ -245,8 +246,8 @@ class CustomerAdmin(admin.ModelAdmin):
                     subscription.external_id,
                     subscription.external_id,
                     subscription.plan.code,
-                    usage.period.charges_from_datetime,
-                    usage.period.charges_to_datetime,
+                    utc_text(usage.period.charges_from_datetime),
+                    utc_text(usage.period.charges_to_datetime),
                     rows,
                     money(usage.amount_cents, usage.currency),
                     money(usage.taxes_amount_cents, usage.currency),

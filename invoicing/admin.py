@@ -46,7 +46,6 @@ from invoicing.numbering import draft_number
 from invoicing.services.adjustments import adjust_fee
 
 ADMIN_LOCALE = "en"
-_BIGINT_MAX = 2**63 - 1
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -340,8 +339,8 @@ class FeeAdjustmentForm(forms.Form):
         self.fields["unit_price"] = forms.DecimalField(
             required=False,
             min_value=0,
-            max_value=Decimal(_BIGINT_MAX) / subunit_to_unit(currency),
-            max_digits=19 + exponent,
+            max_value=Decimal(10**13) - Decimal(1).scaleb(-exponent),
+            max_digits=13 + exponent,
             decimal_places=exponent,
             label=f"Unit price ({currency})",
             help_text=self.fields["unit_price"].help_text,
@@ -447,7 +446,6 @@ class InvoiceAdmin(admin.ModelAdmin):
         "payment_status",
         "total",
         "invoice_type",
-        "currency",
         "payment_overdue",
     )
     list_filter = (
@@ -575,8 +573,8 @@ class InvoiceAdmin(admin.ModelAdmin):
                 (
                     row.subscription.external_id,
                     row.get_invoicing_reason_display().lower(),
-                    _utc(row.charges_from_datetime or row.from_datetime),
-                    _utc(row.charges_to_datetime or row.to_datetime),
+                    utc_text(row.charges_from_datetime or row.from_datetime),
+                    utc_text(row.charges_to_datetime or row.to_datetime),
                 )
                 for row in rows
             ),
@@ -821,6 +819,8 @@ class InvoiceAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/invoicing/invoice/adjust_fee.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":  # no field is editable: a posted form changes nothing
+            return HttpResponseRedirect(request.path)
         invoice = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         extra_context.update(
@@ -852,7 +852,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-def _utc(value: dt.datetime | None) -> str:
+def utc_text(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
 
 
@@ -912,6 +912,12 @@ class FeeAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Fees are never edited here."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":  # no field is editable: a posted form changes nothing
+            return HttpResponseRedirect(request.path)
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="amount", ordering="amount_cents")
     def amount(self, fee: Fee) -> str:

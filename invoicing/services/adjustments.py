@@ -20,7 +20,7 @@ units of a fee whose unit amount was adjusted keeps that unit amount.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from django.db import transaction
 
@@ -34,6 +34,8 @@ __all__ = ["adjust_fee", "reprice_adjusted_fee"]
 
 #: Units below 10^13 keep their 15 decimals within Decimal's 28-digit context; amounts fit a bigint.
 _MAX_UNITS = Decimal(10) ** 13
+#: A unit price below 10^13 major units (its 15 decimals likewise).
+_MAX_UNIT_PRICE = 10**13
 _MAX_CENTS = 2**63 - 1
 _FIFTEEN_PLACES = Decimal("0.000000000000001")
 _FIVE_PLACES = Decimal("0.00001")
@@ -57,10 +59,10 @@ def _units(value) -> Decimal:
     return units.quantize(_FIFTEEN_PLACES)
 
 
-def _unit_amount_cents(value) -> int:
+def _unit_amount_cents(value, currency: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise errors.ValidationFailed({"unit_amount_cents": ["value_is_invalid"]})
-    if value < 0 or value > _MAX_CENTS:
+    if value < 0 or value >= _MAX_UNIT_PRICE * subunit_to_unit(currency):
         raise errors.ValidationFailed({"unit_amount_cents": ["value_is_out_of_range"]})
     return value
 
@@ -81,6 +83,12 @@ def _set_amount(fee: Fee, precise_cents: Decimal, amount_cents: int) -> None:
 def reprice_adjusted_fee(fee: Fee) -> None:
     """Price ``fee`` (an unsaved or stored instance, not saved here) from its ``adjusted_units`` /
     ``adjusted_unit_amount_cents``; a fee without adjustment is left as is. See the module docstring."""
+    with localcontext() as context:
+        context.prec = 60  # 15-decimal units and prices times each other, exactly
+        _reprice(fee)
+
+
+def _reprice(fee: Fee) -> None:
     units, unit_amount = fee.adjusted_units, fee.adjusted_unit_amount_cents
     if units is None and unit_amount is None:
         return
@@ -131,7 +139,8 @@ def adjust_fee(*, fee: Fee, units=None, unit_amount_cents=None) -> Fee:
     * 405 ``invoice_not_draft`` when the fee is not on a draft (a finalized invoice is a document);
     * 422 ``base: adjustment_is_empty`` when neither ``units`` nor ``unit_amount_cents`` is given;
     * 422 ``units`` / ``unit_amount_cents``: ``value_is_invalid`` (not a number; more than 15 decimals for units),
-      ``value_is_out_of_range`` (negative, too large);
+      ``value_is_out_of_range`` (negative; units or a unit price of 10^13 major units or more; an amount beyond a
+      bigint);
     * 422 ``charge: invalid_charge_model`` for units alone on a percentage, dynamic or prorated graduated charge;
     * 405 ``true_up_fee_not_adjustable`` for a charge minimum's true-up fee (it follows its charge).
 
@@ -153,7 +162,8 @@ def adjust_fee(*, fee: Fee, units=None, unit_amount_cents=None) -> Fee:
     if locked.true_up_parent_fee_id is not None:
         raise errors.NotAllowed("true_up_fee_not_adjustable")
     details: dict[str, list[str]] = {}
-    for parse, value in ((_units, units), (_unit_amount_cents, unit_amount_cents)):
+    currency = locked.amount_currency
+    for parse, value in ((_units, units), (lambda v: _unit_amount_cents(v, currency), unit_amount_cents)):
         if value is None:
             continue
         try:
@@ -165,7 +175,7 @@ def adjust_fee(*, fee: Fee, units=None, unit_amount_cents=None) -> Fee:
     if units is not None:
         locked.adjusted_units = _units(units)
     if unit_amount_cents is not None:
-        locked.adjusted_unit_amount_cents = _unit_amount_cents(unit_amount_cents)
+        locked.adjusted_unit_amount_cents = _unit_amount_cents(unit_amount_cents, currency)
     reprice_adjusted_fee(locked)
     locked.save()
     refresh_draft_totals(invoice=invoice)

@@ -29,6 +29,7 @@ __all__ = ["OneOffFee", "create_one_off_invoice"]
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_CENTS = 2**63 - 1
 _MAX_UNITS = Decimal(10) ** 13  # units keep 15 decimals within Decimal's 28 digits
+_MAX_UNIT_PRICE = 10**13  # in major units: the unit price keeps its 15 decimals likewise
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _draft(fee: OneOffFee, add_on: AddOn, *, organization, customer, currency: s
     unit_amount_cents = add_on.amount_cents if fee.unit_amount_cents is None else int(fee.unit_amount_cents)
     if not units.is_finite() or units <= 0 or units >= _MAX_UNITS:
         raise errors.ValidationFailed({"units": ["value_is_out_of_range"]})
-    if unit_amount_cents < 0 or unit_amount_cents > _MAX_CENTS:
+    if unit_amount_cents < 0 or unit_amount_cents >= _MAX_UNIT_PRICE * subunit_to_unit(currency):
         raise errors.ValidationFailed({"unit_amount_cents": ["value_is_out_of_range"]})
     if fee.tax_codes is not None:
         taxes = taxes_by_codes(organization, fee.tax_codes) if fee.tax_codes else []
@@ -125,8 +126,8 @@ def create_one_off_invoice(
     Refusals (checked in Lago's order, nothing written): no fees → 404 ``fees_not_found``; an unknown add-on
     code → 404 ``add_on_not_found``; no currency given nor known → 422 ``currency: value_is_mandatory``; another
     currency than the customer's → 422 ``currency: currencies_does_not_match``; an unknown tax code → 404
-    ``tax_not_found``; units ≤ 0 or a negative unit amount → 422 ``value_is_out_of_range``; amounts beyond a
-    bigint → 422 ``amount_cents: value_is_out_of_range``.
+    ``tax_not_found``; units ≤ 0 or ≥ 10^13, a negative unit amount or one of 10^13 major units or more → 422
+    ``value_is_out_of_range``; amounts beyond a bigint → 422 ``amount_cents: value_is_out_of_range``.
 
     Amount per fee: ``units × unit_amount_cents`` rounded half-up (precise amount kept). Issuing date: today in
     the customer's timezone. Zero-amount fees are kept (an explicit line)."""

@@ -5,7 +5,6 @@ import datetime as dt
 
 import factory
 
-from tests.catalog.factories import PlanFactory
 from tests.customers.factories import CustomerFactory
 
 
@@ -15,7 +14,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "billing.Subscription"
 
-    plan = factory.SubFactory(PlanFactory)
+    plan = factory.SubFactory("tests.catalog.factories.PlanFactory")
     organization = factory.SelfAttribute("plan.organization")
     customer = factory.SubFactory(CustomerFactory, organization=factory.SelfAttribute("..organization"))
     external_id = factory.Sequence(lambda n: f"sub_{n}")

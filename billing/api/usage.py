@@ -16,6 +16,7 @@ from billing import usage as usage_service
 from billing.usage import ChargeUsageResult, CurrentUsage, EstimatedFee, FeeLine
 from config.api.base import OrganizationViewSet, envelope, validated
 from config.money import subunit_to_unit
+from invoicing.api.serializers import InvoiceFeeSerializer  # Lago's one Fee object
 from metering.api.serializers import EventEstimateInputSerializer, decimal_text
 
 # --------------------------------------------------------------------------------------------------------------
@@ -263,79 +264,6 @@ class CustomerUsageSerializer(serializers.Serializer):
     charges_usage = ChargeUsageSerializer(many=True)
 
 
-class FeeItemSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    code = serializers.CharField()
-    name = serializers.CharField()
-    invoice_display_name = serializers.CharField(allow_null=True)
-    filter_invoice_display_name = serializers.CharField(allow_null=True)
-    filters = serializers.DictField(allow_null=True)
-    lago_item_id = serializers.UUIDField()
-    item_type = serializers.CharField()
-    grouped_by = serializers.DictField()
-
-
-class FeeAppliedTaxSerializer(serializers.Serializer):
-    lago_id = serializers.UUIDField(allow_null=True)
-    lago_tax_id = serializers.UUIDField()
-    tax_name = serializers.CharField()
-    tax_code = serializers.CharField()
-    tax_rate = serializers.FloatField()
-    tax_description = serializers.CharField(allow_null=True)
-    amount_cents = serializers.IntegerField()
-    amount_currency = serializers.CharField()
-    created_at = serializers.DateTimeField(allow_null=True)
-
-
-class EstimatedFeeSerializer(serializers.Serializer):
-    lago_id = serializers.UUIDField(allow_null=True)
-    lago_charge_id = serializers.UUIDField(allow_null=True)
-    lago_charge_filter_id = serializers.UUIDField(allow_null=True)
-    lago_fixed_charge_id = serializers.UUIDField(allow_null=True)
-    lago_invoice_id = serializers.UUIDField(allow_null=True)
-    lago_true_up_fee_id = serializers.UUIDField(allow_null=True)
-    lago_true_up_parent_fee_id = serializers.UUIDField(allow_null=True)
-    lago_subscription_id = serializers.UUIDField(allow_null=True)
-    lago_customer_id = serializers.UUIDField(allow_null=True)
-    external_customer_id = serializers.CharField(allow_null=True)
-    external_subscription_id = serializers.CharField(allow_null=True)
-    amount_cents = serializers.IntegerField()
-    precise_amount = serializers.CharField()
-    precise_total_amount = serializers.CharField()
-    amount_currency = serializers.CharField()
-    taxes_amount_cents = serializers.IntegerField()
-    taxes_precise_amount = serializers.CharField()
-    taxes_rate = serializers.FloatField()
-    units = serializers.CharField()
-    precise_unit_amount = serializers.CharField()
-    total_aggregated_units = serializers.CharField()
-    total_amount_cents = serializers.IntegerField()
-    total_amount_currency = serializers.CharField()
-    events_count = serializers.IntegerField(allow_null=True)
-    pay_in_advance = serializers.BooleanField()
-    invoiceable = serializers.BooleanField()
-    from_date = serializers.DateTimeField(allow_null=True)
-    to_date = serializers.DateTimeField(allow_null=True)
-    payment_status = serializers.CharField()
-    created_at = serializers.DateTimeField(allow_null=True)
-    succeeded_at = serializers.DateTimeField(allow_null=True)
-    failed_at = serializers.DateTimeField(allow_null=True)
-    refunded_at = serializers.DateTimeField(allow_null=True)
-    event_transaction_id = serializers.CharField(allow_null=True)
-    precise_coupons_amount_cents = serializers.CharField()
-    sub_total_excluding_taxes_amount_cents = serializers.IntegerField()
-    sub_total_excluding_taxes_precise_amount_cents = serializers.CharField()
-    amount_details = serializers.DictField()
-    self_billed = serializers.BooleanField()
-    item = FeeItemSerializer()
-    applied_taxes = FeeAppliedTaxSerializer(many=True)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Views
-# --------------------------------------------------------------------------------------------------------------
-
-
 class CurrentUsageParams(serializers.Serializer):
     external_subscription_id = serializers.CharField(required=False, allow_blank=True)
     apply_taxes = serializers.BooleanField(required=False, default=True)
@@ -387,7 +315,7 @@ class EstimateFeesView(OrganizationViewSet):
     @extend_schema(
         operation_id="eventEstimateFees",
         request=envelope("event", EventEstimateInputSerializer),
-        responses=envelope("fees", EstimatedFeeSerializer, many=True),
+        responses=envelope("fees", InvoiceFeeSerializer, many=True),
     )
     def create(self, request):
         fees = usage_service.estimate_instant_fees(organization=self.organization, payload=self.payload())
